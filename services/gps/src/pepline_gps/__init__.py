@@ -1,0 +1,1 @@
+"""pepline gps service: gpsd (TPV reports) to normalized location events."""

@@ -1,0 +1,1 @@
+"""pepline: the CLI and the local service stack."""

@@ -1,0 +1,1 @@
+"""The local stack of real services (Kafka, Prosody, Mosquitto, gpsd, Radicale) for development and tests."""
