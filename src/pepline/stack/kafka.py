@@ -134,6 +134,7 @@ class Kafka:
 def _metadata_ok(bootstrap: str) -> bool:
     """A real Kafka exchange: the broker answers a metadata request as a ready broker does."""
     import asyncio
+    import concurrent.futures
 
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -146,7 +147,13 @@ def _metadata_ok(bootstrap: str) -> bool:
         finally:
             await admin.close()
 
-    try:
-        return asyncio.run(asyncio.wait_for(probe(), timeout=5))
-    except Exception:
-        return False
+    def run() -> bool:
+        try:
+            return asyncio.run(asyncio.wait_for(probe(), timeout=5))
+        except Exception:
+            return False
+
+    # Its own thread and loop: the caller may itself be inside a running event loop
+    # (an async pytest fixture), where asyncio.run would refuse to start.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
