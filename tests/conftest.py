@@ -11,12 +11,15 @@ A service that cannot start fails the test loudly with the reason and the servic
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from pepline.stack.config import Ports, StackConfig
+from pepline.stack.config import Ports, StackConfig, free_port
+from pepline.stack.gpsd import Replay, replay
 from pepline.stack.stack import Stack, StartError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -74,3 +77,66 @@ def mosquitto(stack: Stack) -> StackConfig:
 @pytest.fixture(scope="session")
 def caldav(stack: Stack) -> StackConfig:
     return _ensure(stack, "caldav")
+
+
+@pytest.fixture(scope="session")
+def ejabberd(stack: Stack) -> StackConfig:
+    """ejabberd, the second XMPP server (not part of the default stack): started on demand."""
+    return _ensure(stack, "ejabberd")
+
+
+# (jid, password) of a fresh account; each call makes a new, uniquely named user.
+XmppAccountFactory = Callable[[str], tuple[str, str]]
+
+
+@pytest.fixture(scope="session")
+def prosody_account(prosody: StackConfig) -> XmppAccountFactory:
+    from pepline.stack.prosody import create_user
+
+    def make(prefix: str) -> tuple[str, str]:
+        localpart, password = f"{prefix}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        return create_user(prosody, localpart, password), password
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def ejabberd_account(ejabberd: StackConfig) -> XmppAccountFactory:
+    from pepline.stack.ejabberd import create_user
+
+    def make(prefix: str) -> tuple[str, str]:
+        localpart, password = f"{prefix}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        return create_user(ejabberd, localpart, password), password
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def gpsd(stack: Stack) -> StackConfig:
+    """gpsd on cfg.ports.gpsd, fed by gpsfake looping cfg.gps_log (joined mid-log)."""
+    return _ensure(stack, "gpsd")
+
+
+GpsfakeReplay = Callable[..., Replay]
+
+
+@pytest.fixture
+def gpsfake_replay() -> Iterator[GpsfakeReplay]:
+    """Start a fresh gpsd replaying a log from its first line, on a free port.
+
+    ``gpsfake_replay(log, once=True, cycle=0.0, slow=False)``: the replay begins when the
+    first client enables WATCH. Full speed by default, to keep tests short: the pty blocks
+    gpsfake until gpsd has read each sentence, so nothing is lost. Stopped when the test ends.
+    """
+    with ExitStack() as started:
+
+        def start(
+            log: Path, *, once: bool = True, cycle: float = 0.0, slow: bool = False
+        ) -> Replay:
+            try:
+                running = replay(log, free_port(), once=once, cycle=cycle, slow=slow)
+                return started.enter_context(running)
+            except StartError as exc:
+                pytest.fail(f"could not replay {log} through gpsd: {exc}", pytrace=False)
+
+        yield start

@@ -52,7 +52,7 @@ async def test_produce_consume_round_trip_with_headers(kafka_bootstrap: str) -> 
 
 
 def test_broker_is_the_pinned_version_in_kraft_mode(kafka_bootstrap: str, stack: Stack) -> None:
-    """The version pin means something: the running broker reports it, and runs without ZooKeeper."""
+    """The pin means something: the running broker reports it and runs without ZooKeeper."""
     log = (stack.cfg.logs / "kafka.log").read_text()
     assert f"Kafka version: {KAFKA_VERSION}" in log
     assert "KafkaRaftServer" in log or "process.roles = [broker, controller]" in log

@@ -1,1 +1,4 @@
-"""The local stack of real services (Kafka, Prosody, Mosquitto, gpsd, Radicale) for development and tests."""
+"""The local stack of real services for development and tests.
+
+Kafka, Prosody (and ejabberd), Mosquitto, gpsd and Radicale, started as local processes.
+"""

@@ -7,7 +7,7 @@ import sys
 import click
 
 from pepline.stack.config import StackConfig
-from pepline.stack.stack import SERVICES, Stack, StartError
+from pepline.stack.stack import OPTIONAL_SERVICES, SERVICES, Stack, StartError
 
 
 @click.group(name="stack")
@@ -20,9 +20,9 @@ def stack_cli() -> None:
 
 
 @stack_cli.command()
-@click.argument("services", nargs=-1, type=click.Choice(SERVICES))
+@click.argument("services", nargs=-1, type=click.Choice((*SERVICES, *OPTIONAL_SERVICES)))
 def up(services: tuple[str, ...]) -> None:
-    """Start SERVICES (default: all), installing them on first use, and wait until healthy."""
+    """Start SERVICES (default: all but optional ejabberd) and wait until they are healthy."""
     stack = Stack(StackConfig.default())
     try:
         timings = stack.up(services or None)

@@ -45,7 +45,11 @@ def install_kafka() -> Path:
     libs.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(POM),
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={libs}",
@@ -105,14 +109,30 @@ class Kafka:
         props = home / "server.properties"
         props.write_text(self._properties(cfg, data))
         (home / "log4j.properties").write_text(LOG4J)
-        java = ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
-                f"-Dlog4j.configuration=file:{home / 'log4j.properties'}",
-                "-cp", f"{libs}/*"]
+        java = [
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j.configuration=file:{home / 'log4j.properties'}",
+            "-cp",
+            f"{libs}/*",
+        ]
         if not (data / "meta.properties").exists():
             fmt = subprocess.run(
-                [*java, "kafka.tools.StorageTool", "format", "-t", str(uuid.uuid4()),
-                 "-c", str(props), "--ignore-formatted"],
-                capture_output=True, text=True, check=False,
+                [
+                    *java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    str(uuid.uuid4()),
+                    "-c",
+                    str(props),
+                    "--ignore-formatted",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if fmt.returncode != 0:
                 raise StartError(f"kafka storage format failed:\n{fmt.stdout}\n{fmt.stderr}")

@@ -8,6 +8,7 @@ command line differs is left alone).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,10 +85,8 @@ class ManagedProcess:
     def stop(self, timeout: float = 15.0) -> None:
         if self.popen is not None:
             _stop_group(self.popen.pid, timeout)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
         self.record.unlink(missing_ok=True)
 
 
@@ -135,10 +134,8 @@ def _stop_group(pid: int, timeout: float) -> None:
             except ProcessLookupError:
                 return
             # Reap if it is our child, so the group really disappears.
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.1)
 
 

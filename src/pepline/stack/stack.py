@@ -6,6 +6,7 @@ the tests run against is exactly what a developer runs.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import time
 from collections.abc import Iterable
@@ -15,7 +16,7 @@ from pepline.stack.base import Service
 from pepline.stack.config import StackConfig
 from pepline.stack.process import ManagedProcess, StartError, is_running, stop_recorded
 
-__all__ = ["SERVICES", "ServiceStatus", "Stack", "StartError", "all_services"]
+__all__ = ["OPTIONAL_SERVICES", "SERVICES", "ServiceStatus", "Stack", "StartError", "all_services"]
 
 
 # Where each service's implementation lives; imported on first use so that a fixture which
@@ -26,8 +27,11 @@ _IMPLEMENTATIONS = {
     "mosquitto": ("pepline.stack.mosquitto", "Mosquitto"),
     "gpsd": ("pepline.stack.gpsd", "Gpsd"),
     "caldav": ("pepline.stack.caldav", "Radicale"),
+    "ejabberd": ("pepline.stack.ejabberd", "Ejabberd"),
 }
-SERVICES = tuple(_IMPLEMENTATIONS)
+# Started only when asked for by name (e.g. the second XMPP server for compatibility tests).
+OPTIONAL_SERVICES = ("ejabberd",)
+SERVICES = tuple(name for name in _IMPLEMENTATIONS if name not in OPTIONAL_SERVICES)
 
 
 def load_service(name: str) -> Service:
@@ -48,7 +52,7 @@ class _Services(dict[str, Service]):
 def all_services() -> dict[str, Service]:
     services = _Services()
     for name in SERVICES:
-        services[name]  # noqa: B018 - instantiate in start order
+        _ = services[name]  # instantiate in start order
     return services
 
 
@@ -79,7 +83,9 @@ class Stack:
             proc = service.start(self.cfg)
             self.started[name] = proc
             try:
-                proc.wait_healthy(lambda s=service: s.healthy(self.cfg), service.start_timeout)
+                proc.wait_healthy(
+                    functools.partial(service.healthy, self.cfg), service.start_timeout
+                )
             except StartError:
                 proc.stop()
                 raise
@@ -100,9 +106,11 @@ class Stack:
 
     def status(self) -> list[ServiceStatus]:
         out = []
-        for name in SERVICES:
-            service = self.services[name]
+        for name in (*SERVICES, *OPTIONAL_SERVICES):
             pid = is_running(self.cfg.run / f"{name}.json")
+            if name in OPTIONAL_SERVICES and pid is None:
+                continue  # an optional service is listed only while it runs
+            service = self.services[name]
             healthy = pid is not None and service.healthy(self.cfg)
             out.append(ServiceStatus(name, service.address(self.cfg), pid, healthy))
         return out
@@ -110,7 +118,7 @@ class Stack:
     def down(self) -> list[str]:
         """Stop every service this stack's state directory records; return what was stopped."""
         stopped = []
-        for name in reversed(SERVICES):
+        for name in reversed((*SERVICES, *OPTIONAL_SERVICES)):
             proc = self.started.pop(name, None)
             if proc is not None:
                 proc.stop()

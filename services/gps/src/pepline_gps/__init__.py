@@ -1,1 +1,2 @@
-"""pepline gps service: gpsd (TPV reports) to normalized location events."""
+"""pepline gps service: gpsd (TPV reports) to normalized location events.
+"""

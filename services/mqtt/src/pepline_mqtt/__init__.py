@@ -1,1 +1,3 @@
-"""pepline mqtt service: OwnTracks, room-presence and generic sensor messages over MQTT to normalized events."""
+"""pepline mqtt service: OwnTracks, room-presence and generic sensor messages over MQTT to
+normalized events.
+"""

@@ -1,1 +1,3 @@
-"""pepline publisher service: Consumes normalized events from Kafka and publishes them into users' PEP nodes as a delegated publisher."""
+"""pepline publisher service: Consumes normalized events from Kafka and publishes them into users'
+PEP nodes as a delegated publisher.
+"""
