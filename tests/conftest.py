@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pepline.stack.config import Ports, StackConfig, free_port
-from pepline.stack.gpsd import Replay, replay
+from pepline.stack.gpsd import Replay, release_shm, replay
 from pepline.stack.stack import Stack, StartError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -112,9 +112,14 @@ def ejabberd_account(ejabberd: StackConfig) -> XmppAccountFactory:
 
 
 @pytest.fixture(scope="session")
-def gpsd(stack: Stack) -> StackConfig:
+def gpsd(stack: Stack) -> Iterator[StackConfig]:
     """gpsd on cfg.ports.gpsd, fed by gpsfake looping cfg.gps_log (joined mid-log)."""
-    return _ensure(stack, "gpsd")
+    cfg = _ensure(stack, "gpsd")
+    yield cfg
+    if os.environ.get("PEPLINE_TEST_BACKEND", "local") == "local":
+        # gpsd leaves its SHM export behind; this runs before the stack's teardown, so the
+        # segment goes when gpsd, its last user, exits.
+        release_shm(cfg.ports.gpsd)
 
 
 GpsfakeReplay = Callable[..., Replay]

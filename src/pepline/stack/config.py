@@ -29,6 +29,7 @@ class Ports:
     caldav: int = 15232
     # A second XMPP server (ejabberd) for the compatibility tests of the publisher.
     ejabberd_c2s: int = 15322
+    ejabberd_component: int = 15347 + 100
 
     @classmethod
     def free(cls) -> Ports:

@@ -36,7 +36,7 @@ from pepline.stack.process import ManagedProcess, StartError
 from pepline.stack.prosody import UserAdminError, xmpp_stream_features
 from pepline.stack.tls import ServerCertificate, server_certificate
 
-__all__ = ["Ejabberd", "UserAdminError", "create_user", "delete_user", "domain"]
+__all__ = ["Ejabberd", "UserAdminError", "component", "create_user", "delete_user", "domain"]
 
 ERL = "/usr/bin/erl"
 ERL_PATH = "/usr/bin:/bin"
@@ -46,6 +46,11 @@ NODE = "ejabberd@localhost"
 
 def domain(cfg: StackConfig) -> str:
     return f"ejabberd.{cfg.domain}"
+
+
+def component(cfg: StackConfig) -> str:
+    """The publisher component's JID on this server (privileged route)."""
+    return f"publisher.{domain(cfg)}"
 
 
 def _home(cfg: StackConfig) -> Path:
@@ -78,6 +83,13 @@ listen:
     max_stanza_size: 262144
     access: c2s
     starttls_required: true
+  # The publisher's XEP-0114 component, for the privileged route (XEP-0356).
+  - port: {cfg.ports.ejabberd_component}
+    ip: "{cfg.host}"
+    module: ejabberd_service
+    hosts:
+      "{component(cfg)}":
+        password: "{cfg.component_secret}"
 
 acl:
   local:
@@ -104,6 +116,16 @@ modules:
   mod_roster:
     versioning: true
   mod_offline: {{}}
+  # ejabberd 23.01's mod_privilege knows roster, message and presence permissions only:
+  # no `iq` permission (XEP-0356 v2's namespace-scoped IQs), so it cannot let a component
+  # publish into a user's PEP. The publisher's tests assert exactly that refusal.
+  mod_privilege:
+    roster:
+      both: all
+    message:
+      outgoing: all
+    presence:
+      managed_entity: all
   mod_pubsub:
     access_createnode: pubsub_createnode
     plugins:

@@ -15,6 +15,15 @@ creates is world-readable, so that works.
 ``watch`` is a minimal gpsd JSON client (used by the health probe and the tests): it reads
 whole lines from a buffered socket file, so reports split across TCP segments are reassembled;
 it does not reconnect — a dropped connection ends the iteration with ``GpsdError``.
+(gpsd-py3, the GPS adapter's client, also reads whole lines through ``makefile`` but keeps
+one module-global connection, polls with ``?POLL;`` under a WATCH without JSON streaming, and
+does not reconnect either: a gpsd that goes away surfaces as an exception from readline or
+``json.loads("")``.)
+
+What gpsd 3.22 does that a consumer must expect: a client joining mid-log may first get a
+TPV with a mode but no time or position (from a GSA sentence); and when the stack's log
+wraps around, gpsd carries its fix over the jump back in time (a 2D fix reported as 3D with
+the previous altitude, a missing track).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
 import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -29,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pepline.stack.config import StackConfig, repo_root
+from pepline.stack.config import HOST, StackConfig, repo_root
 from pepline.stack.process import ManagedProcess, StartError
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "Replay",
     "gps_logs_dir",
     "gpsd_greets",
+    "release_shm",
     "replay",
     "watch",
 ]
@@ -77,6 +88,15 @@ def _gpsfake_python() -> str:
     if not first.startswith("#!"):
         raise StartError(f"cannot tell gpsfake's interpreter from its first line: {first!r}")
     return first[2:].strip().split()[0]
+
+
+def release_shm(port: int) -> None:
+    """Remove the shared-memory segment gpsd exported for the instance on ``port``.
+
+    gpsd leaves its 24 KB export segment behind when it exits, and gpsfake keys it by port
+    (GPSD_SHM_KEY=0x4770<port>): every test replay on a fresh port would leak one otherwise.
+    """
+    subprocess.run(["ipcrm", "-M", f"0x4770{port:04X}"], capture_output=True, check=False)
 
 
 def watch(host: str, port: int, *, timeout: float = 10.0) -> Generator[Report, None, None]:
@@ -146,22 +166,18 @@ class Gpsd:
 
     def start(self, cfg: StackConfig) -> ManagedProcess:
         home = cfg.service_dir(self.name)
+        # Leftovers of a previous run on this port: gpsd's control socket and SHM segment
+        # outlive it (Stack.down has no per-service clean-up hook).
+        for stale in home.glob("gpsfake-*.sock"):
+            stale.unlink()
+        release_shm(cfg.ports.gpsd)
         port, log = str(cfg.ports.gpsd), str(self.log_file(cfg))
+        # Through its interpreter, so that the recorded argv is the process's command line
+        # (a script's /proc cmdline starts with the interpreter): `down` checks it.
+        gpsfake = [_gpsfake_python(), _gpsfake()]
         proc = ManagedProcess(
             name=self.name,
-            # Through its interpreter, so that the recorded argv is the process's command line
-            # (a script's /proc cmdline starts with the interpreter): `down` checks it.
-            argv=[
-                _gpsfake_python(),
-                _gpsfake(),
-                "-q",
-                "-P",
-                port,
-                "-S",
-                "-c",
-                str(STACK_CYCLE),
-                log,
-            ],
+            argv=[*gpsfake, "-q", "-P", port, "-S", "-c", str(STACK_CYCLE), log],
             log=cfg.logs / f"{self.name}.log",
             record=cfg.run / f"{self.name}.json",
             # gpsfake puts gpsd's control socket in $TMPDIR: keep it in the state directory.
@@ -227,11 +243,10 @@ def replay(
     once: bool = True,
     cycle: float = 0.05,
     slow: bool = True,
-    host: str = "127.0.0.1",
     workdir: Path | None = None,
     start_timeout: float = 15.0,
 ) -> Iterator[Replay]:
-    """Replay ``log`` through a fresh gpsd on ``host:port`` from its first line.
+    """Replay ``log`` through a fresh gpsd on 127.0.0.1:``port`` from its first line.
 
     gpsd is listening when this yields, but nothing is fed until the first client enables
     WATCH; then every sentence follows ``cycle`` seconds (+10 ms with ``slow``, gpsfake -S)
@@ -241,6 +256,7 @@ def replay(
     """
     if not log.is_file():
         raise FileNotFoundError(f"GPS log {log} does not exist")
+    host = HOST  # gpsd listens on the loopback interface only (no -G)
     with tempfile.TemporaryDirectory(prefix="pepline-gpsfake-") as tmp:
         work = workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -260,3 +276,4 @@ def replay(
             yield Replay(log=log, host=host, port=port, process=proc)
         finally:
             proc.stop()
+            release_shm(port)

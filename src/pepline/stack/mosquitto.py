@@ -84,8 +84,8 @@ def write_auth(
 ) -> AuthFiles:
     """Write the password and ACL files for ``devices`` (user → (password, topic ACLs)).
 
-    Passwords are written in clear and hashed in place with ``mosquitto_passwd -U`` so they
-    never appear on a command line. Takes effect on the broker's next start (``Stack.restart``).
+    Passwords are hashed by ``mosquitto_passwd``. The files take effect on the broker's next
+    start (``Stack.up``, or ``Stack.restart`` if it runs).
     """
     if not devices:
         raise ValueError(
@@ -94,25 +94,30 @@ def write_auth(
     if shutil.which("mosquitto_passwd") is None:
         raise StartError("mosquitto_passwd is not on PATH (Debian: mosquitto)")
     files = auth_files(cfg)
-    lines, acl = [], []
-    for user, (password, topics) in devices.items():
-        if not user or ":" in user or "\n" in user:
+    acl: list[str] = []
+    for user, (_, topics) in devices.items():
+        if not user or ":" in user or any(c.isspace() for c in user):
             raise ValueError(f"invalid MQTT user name: {user!r}")
-        if "\n" in password:
-            raise ValueError(f"the password of {user!r} contains a line break")
-        lines.append(f"{user}:{password}")
         acl.append(f"user {user}")
         acl.extend((t if isinstance(t, TopicAcl) else TopicAcl.parse(t)).line() for t in topics)
         acl.append("")
     tmp = files.password_file.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
     tmp.touch(mode=0o600)
-    tmp.write_text("\n".join(lines) + "\n")
-    result = subprocess.run(
-        ["mosquitto_passwd", "-U", str(tmp)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise StartError(f"mosquitto_passwd -U failed: {result.stdout}{result.stderr}")
+    for user, (password, _) in devices.items():
+        # -b puts the password on a command line for a moment (a local stack: acceptable);
+        # -U, which hashes a file of clear passwords, would cut them at the first ':'.
+        result = subprocess.run(
+            ["mosquitto_passwd", "-b", str(tmp), user, password],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise StartError(
+                f"mosquitto_passwd -b failed for {user!r}: {result.stdout}{result.stderr}"
+            )
     tmp.replace(files.password_file)
     files.acl_file.write_text("\n".join(acl))
     return files
