@@ -12,16 +12,15 @@ import asyncio
 import base64
 import contextlib
 import io
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from PIL import Image
 
+from pepline import harness
 from pepline.stack.config import StackConfig
 from pepline.stack.stack import Stack
 from pepline.stack.tls import ca_path
@@ -43,8 +42,6 @@ from pepline_shared.events import (
     SpecificActivity,
 )
 from pepline_shared.settings import KafkaSettings, Topics
-from pepline_shared.transport.kafka import KafkaProducer
-from pepline_shared.wire import encode_event
 from pepline_shared.xep import avatar as avatar_codec
 from pepline_shared.xep.nodes import node_for
 from pepline_shared.xep.registry import decode_payload
@@ -144,64 +141,6 @@ async def world(
         await asyncio.gather(contact.disconnect(), stranger.disconnect())
 
 
-@contextlib.asynccontextmanager
-async def running(settings: PublisherSettings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop))
-    try:
-        await asyncio.sleep(0)
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-async def produce(bootstrap: str, topic: str, *events: Event) -> None:
-    producer = KafkaProducer(bootstrap)
-    await producer.start()
-    try:
-        for event in events:
-            rec = encode_event(event)
-            await producer.send(topic, rec.key, rec.value, rec.headers)
-    finally:
-        await producer.stop()
-
-
-async def dead_letters(bootstrap: str, topic: str, want: int, timeout: float = 20) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"check-{uuid.uuid4().hex[:6]}",
-    )
-    await consumer.start()
-    got: list[Any] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(got) < want:
-                batch = await consumer.getmany(timeout_ms=500)
-                got.extend(json.loads(r.value) for rs in batch.values() for r in rs)
-    except TimeoutError:
-        pass
-    finally:
-        await consumer.stop()
-    return got
-
-
-async def notifications(
-    contact: ContactClient, owner: str, nodes: set[str], timeout: float = 20
-) -> dict[str, PepEvent]:
-    """The latest notification from ``owner`` on each of ``nodes`` (arrival order varies:
-    different nodes publish concurrently)."""
-    got: dict[str, PepEvent] = {}
-    async with asyncio.timeout(timeout):
-        while not nodes <= got.keys():
-            note = await contact.events.get()
-            if note.from_jid == owner and note.kind == "publish":
-                got[note.node] = note
-    return got
-
-
 def check_delivered(note: PepEvent, kind: Kind, event: Event) -> None:
     """The notification decodes to the event's data."""
     assert note.payload is not None
@@ -223,10 +162,18 @@ def check_delivered(note: PepEvent, kind: Kind, event: Event) -> None:
         assert decode_payload(note.node, note.payload) == event.data, kind
 
 
+def running(settings: PublisherSettings) -> contextlib.AbstractAsyncContextManager[Any]:
+    return harness.running(run, settings)
+
+
+async def dead_letters(bootstrap: str, topic: str, want: int, timeout: float = 20) -> list[Any]:
+    return await harness.read_json(bootstrap, topic, want, timeout)
+
+
 async def expect_all(
     contact: ContactClient, owner: str, events: dict[Kind, Event]
 ) -> list[str | None]:
-    notes = await notifications(contact, owner, {node_for(k) for k in events})
+    notes = await harness.notifications(contact, owner, {node_for(k) for k in events})
     for kind, event in events.items():
         check_delivered(notes[node_for(kind)], kind, event)
     return [n.publisher for n in notes.values()]
@@ -241,7 +188,7 @@ async def test_affiliation_route_delivers_every_kind_to_a_contact(world: World) 
 
     events = {k: Event.new(owner, "/pepline/test", sample(k)) for k in sorted(PEP_KINDS)}
     async with running(world.settings()):
-        await produce(world.bootstrap, world.topic, *events.values())
+        await harness.produce(world.bootstrap, world.topic, *events.values())
         publishers = await expect_all(world.contact, owner, events)
     # Prosody names the delegate in each item's publisher attribute.
     assert {p.split("/")[0] if p else None for p in publishers} == {world.publisher_jid}
@@ -264,7 +211,7 @@ async def test_refused_before_grant_and_after_revoke_go_to_the_dlq(world: World)
     owner = world.owner[0]
     before = Event.new(owner, "/pepline/test", Mood(value=MoodValue.BORED))
     async with running(world.settings()):
-        await produce(world.bootstrap, world.topic, before)
+        await harness.produce(world.bootstrap, world.topic, before)
         (first,) = await dead_letters(world.bootstrap, world.dlq, 1)
         assert first["reason"] == "xmpp_refused"
         assert first["event"]["id"] == before.id
@@ -272,13 +219,13 @@ async def test_refused_before_grant_and_after_revoke_go_to_the_dlq(world: World)
         async with world.provisioner() as p:
             await p.grant(world.publisher_jid, nodes_for_kinds([Kind.MOOD]), "presence")
         granted = Event.new(owner, "/pepline/test", Mood(value=MoodValue.HAPPY))
-        await produce(world.bootstrap, world.topic, granted)
+        await harness.produce(world.bootstrap, world.topic, granted)
         await expect_all(world.contact, owner, {Kind.MOOD: granted})
 
         async with world.provisioner() as p:
             await p.revoke(world.publisher_jid, nodes_for_kinds([Kind.MOOD]))
         after = Event.new(owner, "/pepline/test", Mood(value=MoodValue.ANGRY))
-        await produce(world.bootstrap, world.topic, after)
+        await harness.produce(world.bootstrap, world.topic, after)
         letters = await dead_letters(world.bootstrap, world.dlq, 2)
     assert [dl["event"]["id"] for dl in letters] == [before.id, after.id]
     assert all("forbidden" in dl["error"] for dl in letters)
@@ -299,11 +246,11 @@ async def test_prosody_restart_mid_stream_loses_nothing(world: World, stack: Sta
         Event.new(owner, "/pepline/test", GeoLocation(lat=10.0 + i, lon=20.0)) for i in range(4)
     ]
     async with running(world.settings()):
-        await produce(world.bootstrap, world.topic, moods[0], geos[0])
+        await harness.produce(world.bootstrap, world.topic, moods[0], geos[0])
         await expect_all(world.contact, owner, {Kind.MOOD: moods[0]})
         # Restart the server while more events arrive.
         restart = asyncio.create_task(asyncio.to_thread(stack.restart, "prosody"))
-        await produce(world.bootstrap, world.topic, *moods[1:], *geos[1:])
+        await harness.produce(world.bootstrap, world.topic, *moods[1:], *geos[1:])
         await restart
         checker = client(world.cfg, world.owner)
         await checker.connect()
@@ -332,7 +279,7 @@ async def test_privileged_route_publishes_for_a_user_with_no_setup(world: World)
     )
     events = {k: Event.new(owner, "/pepline/test", sample(k)) for k in sorted(PEP_KINDS)}
     async with running(settings):
-        await produce(world.bootstrap, world.topic, *events.values())
+        await harness.produce(world.bootstrap, world.topic, *events.values())
         publishers = await expect_all(world.contact, owner, events)
     # Published as the user, not as the component.
     assert {p.split("/")[0] if p else None for p in publishers} == {owner}

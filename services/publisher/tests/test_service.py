@@ -224,3 +224,17 @@ async def test_min_interval_per_node_coalesces_bursts(min_interval: float) -> No
     lats = [lat_of(p) for p in pep.published]
     assert lats[0] == 0.0 and lats[-1] == 9.0
     assert len(lats) <= 4, f"10 events in 0.3s at one per {min_interval}s: {lats}"
+
+
+async def test_consumer_lag_reaches_zero_once_everything_is_committed() -> None:
+    broker = InMemoryBroker(partitions=1)
+    pep = FakePep()
+    put(broker, *[geo(f"u{i}@x.test", 1.0) for i in range(5)])
+    svc, consumer = service(broker, pep)
+    await run_until(svc, consumer, lambda: committed_total(broker) == 5)
+    lag = svc.metrics.lag.labels(f"{TOPIC}/0")._value.get()
+    assert lag == 0
+    # New records not yet consumed show up as lag against the last commit.
+    svc.offsets.mark_committed({TopicPartition(TOPIC, 0): 2})
+    svc._update_lag()
+    assert svc.metrics.lag.labels(f"{TOPIC}/0")._value.get() == 3

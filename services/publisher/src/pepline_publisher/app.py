@@ -12,7 +12,7 @@ from pepline_publisher.settings import PublisherSettings
 from pepline_publisher.xmpp.base import PepSink
 from pepline_shared.health import HealthServer
 from pepline_shared.logging import get_logger
-from pepline_shared.transport.kafka import KafkaConsumer, KafkaProducer
+from pepline_shared.transport.kafka import KafkaConsumer, KafkaProducer, ensure_topics
 
 __all__ = ["build_sink", "run"]
 
@@ -63,6 +63,7 @@ async def run(s: PublisherSettings, stop: asyncio.Event | None = None) -> None:
     await health.start()
     try:
         await sink.start()
+        await ensure_topics(s.kafka.bootstrap, [s.topics.publish, s.topics.dlq])
         await producer.start()
         await consumer.start()
         config = PublisherConfig(
@@ -74,6 +75,7 @@ async def run(s: PublisherSettings, stop: asyncio.Event | None = None) -> None:
             publish_options=publish_options(s),
         )
         service = PublisherService(consumer, producer, sink, config, metrics)
+        consumer.on_revoked = service.partitions_revoked
         health.add_check("kafka", lambda: service.kafka_healthy)
         log.info("publisher_started", route=s.route, topic=s.topics.publish)
         await service.run(stop)

@@ -50,6 +50,9 @@ class OffsetTracker:
                 out[tp] = safe
         return out
 
+    def committed(self) -> dict[TopicPartition, int]:
+        return {tp: p.committed for tp, p in self._parts.items() if p.committed is not None}
+
     def mark_committed(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, off in offsets.items():
             if tp in self._parts:

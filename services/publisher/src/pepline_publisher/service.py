@@ -26,7 +26,7 @@ from pepline_publisher.xmpp.base import PepSink, PublishError
 from pepline_shared.dlq import DeadLetter, encode_dead_letter
 from pepline_shared.events import Event
 from pepline_shared.logging import get_logger
-from pepline_shared.transport import Consumer, Producer, Record, TransportError
+from pepline_shared.transport import Consumer, Producer, Record, TopicPartition, TransportError
 from pepline_shared.wire import WireError, decode_event
 from pepline_shared.xep import CodecError
 
@@ -132,6 +132,25 @@ class PublisherService:
             log.warning("commit_failed", error=str(exc))
             return
         self.offsets.mark_committed(offsets)
+        self._update_lag()
+
+    def _update_lag(self) -> None:
+        for tp, committed in self.offsets.committed().items():
+            end = self.consumer.highwater(tp)
+            if end is not None:
+                self.metrics.lag.labels(f"{tp.topic}/{tp.partition}").set(max(0, end - committed))
+
+    async def partitions_revoked(self, tps: frozenset[TopicPartition]) -> None:
+        """Before a rebalance hands ``tps`` to another instance: commit what is safely done
+        there, then forget them (their unfinished records will be redone by the new owner:
+        at-least-once, and deterministic item ids make the redo an overwrite)."""
+        offsets = {tp: off for tp, off in self.offsets.committable().items() if tp in tps}
+        if offsets:
+            try:
+                await self.consumer.commit(offsets)
+            except TransportError as exc:
+                log.warning("commit_on_revoke_failed", error=str(exc))
+        self.offsets.forget(set(tps))
 
     def _prune_last_published(self, now: float) -> None:
         horizon = now - self.config.min_interval

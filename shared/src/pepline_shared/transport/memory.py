@@ -92,6 +92,9 @@ class InMemoryConsumer:
     def assignment(self) -> frozenset[TopicPartition]:
         return frozenset(self._position)
 
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return len(self.broker._topic(tp.topic)[tp.partition])
+
     def _take(self, max_records: int) -> list[Record]:
         out: list[Record] = []
         for tp, pos in self._position.items():

@@ -131,13 +131,15 @@ class ReconnectingSession:
     def stopping(self) -> bool:
         return self._stopping
 
-    async def start(self) -> None:
-        """Connect and wait until ready; raise if the first session cannot be established."""
+    async def start(self, gate: asyncio.Event | None = None) -> None:
+        """Connect and wait until ready (or until ``gate`` is set, when given: the caller then
+        judges readiness itself); raise if the first session cannot be established."""
         self.xmpp.connect(host=self.host, port=self.port)
         try:
             await asyncio.wait_for(self._session.wait(), self.connect_timeout)
-            if self._extra_ready is not None:
-                await asyncio.wait_for(self._extra_ready.wait(), self.connect_timeout)
+            wait_for = gate if gate is not None else self._extra_ready
+            if wait_for is not None:
+                await asyncio.wait_for(wait_for.wait(), self.connect_timeout)
         except TimeoutError as exc:
             why = "authentication failed" if self.auth_failed else "no session"
             raise ConnectionError(f"XMPP {self.host}:{self.port}: {why}") from exc
