@@ -1,2 +1,1 @@
-"""pepline calendar service: iCalendar files and CalDAV collections to calendar-state events.
-"""
+"""pepline calendar service: iCalendar files and CalDAV collections to calendar-state events."""

@@ -1,2 +1,1 @@
-"""pepline gps service: gpsd (TPV reports) to normalized location events.
-"""
+"""pepline gps service: gpsd (TPV reports) to normalized location events."""
