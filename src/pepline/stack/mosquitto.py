@@ -159,6 +159,9 @@ class Mosquitto:
                 "persistence_file mosquitto.db",
                 # Saved on every clean stop anyway; the interval bounds the loss on a crash.
                 "autosave_interval 30",
+                # The default (1000) silently drops QoS 1 messages queued for an offline
+                # persistent session beyond that; devices may be offline for a while.
+                "max_queued_messages 100000",
                 # Log to stdout, which the stack captures in logs/mosquitto.log.
                 "log_dest stdout",
                 "log_type error",
