@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pepline_shared.dlq import DeadLetter, encode_dead_letter
 from pepline_shared.events import Event
 from pepline_shared.logging import get_logger
-from pepline_shared.transport import Producer, TransportError
+from pepline_shared.transport import Producer
 from pepline_shared.wire import WireRecord, encode_event
 
 __all__ = ["Emitter", "EmitterMetrics"]
