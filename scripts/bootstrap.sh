@@ -31,3 +31,20 @@ fi
 
 # The lock file pins every Python dependency; --locked fails if pyproject and lock disagree.
 uv sync --all-packages --locked -q
+
+# kustomize renders k8s/ for the deployment checks (tests/deploy): built once per version
+# from its Go module into the cache. Without a Go toolchain (>= 1.24) the checks fall back
+# to `kustomize` or `kubectl kustomize` on PATH, and fail saying so if neither is there.
+KUSTOMIZE_VERSION=v5.8.2
+CACHE_DIR="${PEPLINE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pepline}"
+KUSTOMIZE_BIN="$CACHE_DIR/tools/kustomize-$KUSTOMIZE_VERSION/kustomize"
+if [ ! -x "$KUSTOMIZE_BIN" ]; then
+  if command -v go >/dev/null 2>&1; then
+    echo "bootstrap: building kustomize $KUSTOMIZE_VERSION"
+    mkdir -p "$(dirname "$KUSTOMIZE_BIN")"
+    GOBIN="$(dirname "$KUSTOMIZE_BIN")" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" \
+      || echo "bootstrap: warning: could not build kustomize $KUSTOMIZE_VERSION (Go too old?)" >&2
+  else
+    echo "bootstrap: warning: no Go toolchain, kustomize not installed" >&2
+  fi
+fi

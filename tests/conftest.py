@@ -4,7 +4,10 @@ PEPLINE_TEST_BACKEND selects where they come from:
 - ``local`` (default): processes started here on free 127.0.0.1 ports, in a temporary state
   directory, stopped at the end of the session;
 - ``external``: an already running `pepline stack up` (state dir $PEPLINE_STACK_DIR), e.g. to
-  iterate quickly on one test.
+  iterate quickly on one test;
+- ``containers``: Kafka and Mosquitto from Docker images through testcontainers (the images of
+  docker-compose.yml; no Java or Maven needed), the other services as ``local``
+  (pepline.stack.containers). Needs a reachable Docker engine and fails at once without one.
 A service that cannot start fails the test loudly with the reason and the service's log tail.
 """
 
@@ -40,10 +43,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         cfg = StackConfig.default()
         yield Stack(cfg)
         return
-    if backend != "local":
-        pytest.fail(f"unknown PEPLINE_TEST_BACKEND={backend!r} (local|external)")
+    if backend not in ("local", "containers"):
+        pytest.fail(f"unknown PEPLINE_TEST_BACKEND={backend!r} (local|external|containers)")
     cfg = StackConfig(state_dir=tmp_path_factory.mktemp("stack"), ports=Ports.free())
-    st = Stack(cfg)
+    services = None
+    if backend == "containers":
+        from pepline.stack.containers import container_services, docker_unavailable
+
+        reason = docker_unavailable()
+        if reason is not None:
+            pytest.fail(
+                "PEPLINE_TEST_BACKEND=containers needs a reachable Docker engine "
+                f"(`docker info` must succeed): {reason}",
+                pytrace=False,
+            )
+        services = container_services()
+    st = Stack(cfg, services=services)
     try:
         yield st
     finally:
