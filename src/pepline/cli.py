@@ -6,6 +6,7 @@ import importlib
 
 import click
 
+from pepline.demo_cli import demo_cli
 from pepline.stack.cli import stack_cli
 
 # Each service package exposes a click command as ``pepline_<name>.cli:command``; they are
@@ -32,6 +33,7 @@ def main() -> None:
 
 
 main.add_command(stack_cli)
+main.add_command(demo_cli)
 
 for _name, _module in _SERVICE_COMMANDS.items():
     try:
