@@ -26,6 +26,7 @@ from pepline_publisher.xmpp.base import PepSink, PublishError
 from pepline_shared.dlq import DeadLetter, encode_dead_letter
 from pepline_shared.events import Event
 from pepline_shared.logging import get_logger
+from pepline_shared.policy import PolicyError, view_target
 from pepline_shared.transport import Consumer, Producer, Record, TopicPartition, TransportError
 from pepline_shared.wire import WireError, decode_event
 from pepline_shared.xep import CodecError
@@ -79,6 +80,10 @@ class PublisherService:
         # Last publish per lane, kept after the lane goes idle so min_interval holds across
         # bursts; entries older than min_interval can no longer delay anything and are pruned.
         self._last_published: dict[tuple[str, str], float] = {}
+        # Lanes holding an unsent event, counted as they change: it is read for every record
+        # and every publish, and counting over all lanes each time made a backlog of n users
+        # cost O(n^2) (bench/README.md).
+        self._pending = 0
 
     # ---- the loop ------------------------------------------------------------------
 
@@ -115,7 +120,7 @@ class PublisherService:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _pending_lanes(self) -> int:
-        return sum(1 for lane in self.lanes.values() if lane.pending is not None)
+        return self._pending
 
     async def _commit(self, *, force: bool) -> None:
         now = self.clock()
@@ -168,11 +173,17 @@ class PublisherService:
             await self._dead_letter(record, None, exc)
             return
         try:
+            # Per-audience views (fusion): the event names its node suffix and access model.
+            suffix, access = view_target(event.extensions)
             plan = plan_event(
                 event,
                 legacy_avatar=self.config.legacy_avatar,
-                options=dict(self.config.publish_options) or None,
+                options=self._options(access),
+                node_suffix=suffix,
             )
+        except PolicyError as exc:
+            await self._dead_letter(record, event, exc, "invalid_view")
+            return
         except NotPublishable:
             self.metrics.skipped.labels(event.kind.value).inc()
             self._finish(record)
@@ -187,12 +198,22 @@ class PublisherService:
         if superseded is not None:
             self.metrics.coalesced.inc()
             self._finish(superseded.record)
+        else:
+            self._pending += 1
         self.metrics.pending.set(self._pending_lanes())
         if not lane.busy:
             lane.busy = True
             task = asyncio.create_task(self._run_lane(lane))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+
+    def _options(self, access: str | None) -> dict[str, str] | None:
+        # Only a route that states an access model precondition (privileged) gets the view's
+        # own model, so an auto-created view node is never more open than the view.
+        options = dict(self.config.publish_options)
+        if access is not None and "pubsub#access_model" in options:
+            options["pubsub#access_model"] = access
+        return options or None
 
     def _finish(self, record: Record) -> None:
         self.offsets.done(record.tp, record.offset)
@@ -208,6 +229,7 @@ class PublisherService:
                 work = lane.take()
                 if work is None:
                     break
+                self._pending -= 1
                 self.metrics.pending.set(self._pending_lanes())
                 await self._publish(lane, work)
         finally:
