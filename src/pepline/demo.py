@@ -24,6 +24,7 @@ import contextlib
 import io
 import json
 import secrets
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -516,6 +517,9 @@ async def run_demo(
             await watch
         await watcher.disconnect()
         calendar_app.close()
+        # Log to stderr again before closing the file: anything still logging (in tests,
+        # the next test's services) must not write to a closed stream.
+        configure_logging("pepline-demo", stream=sys.stderr)
         for name in reversed(list(started)):
             stack.stop(name)
         logs.close()

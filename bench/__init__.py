@@ -1,0 +1,1 @@
+"""Benchmarks run against the local stack (not tests: they print figures, assert nothing)."""
