@@ -108,3 +108,13 @@ async def test_dead_letters_go_to_the_dlq_topic() -> None:
     assert body["stage"] == "mqtt"
     assert "lat 91" in body["error"]
     assert emitter.metrics.dead.labels(letter.reason)._value.get() == 1
+
+
+def test_dead_letter_from_record_keeps_where_it_came_from() -> None:
+    from pepline_shared.transport import Record
+
+    record = Record("raw", 2, 41, b"a@x.test", b"{bad", (("ce_type", b"x"),), 0)
+    letter = DeadLetter.from_record("rules", ValueError("bad json"), record, reason="r")
+    assert (letter.source_topic, letter.partition, letter.offset) == ("raw", 2, 41)
+    assert (letter.key, letter.payload, letter.headers) == ("a@x.test", b"{bad", {"ce_type": "x"})
+    assert (letter.stage, letter.reason, letter.error) == ("rules", "r", "bad json")

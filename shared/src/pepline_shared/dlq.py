@@ -34,6 +34,7 @@ from pepline_shared.events._base import StrictModel
 from pepline_shared.events.envelope import Event
 from pepline_shared.events.fields import AwareDatetime
 from pepline_shared.jid import bare_jid
+from pepline_shared.transport.base import Record
 from pepline_shared.wire import CONTENT_TYPE, CONTENT_TYPE_HEADER, WireRecord
 
 __all__ = [
@@ -116,6 +117,30 @@ class DeadLetter(StrictModel):
                 if raw is not None
             },
             event=event.model_dump(mode="json") if event is not None else None,
+        )
+
+    @classmethod
+    def from_record(
+        cls,
+        stage: str,
+        error: BaseException,
+        record: Record,
+        *,
+        event: Event | None = None,
+        reason: str | None = None,
+    ) -> DeadLetter:
+        """A dead letter for a consumed Kafka ``record`` (keeps where it came from)."""
+        return cls.from_failure(
+            stage,
+            error,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event=event,
+            reason=reason,
         )
 
     @property

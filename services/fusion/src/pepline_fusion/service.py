@@ -212,15 +212,10 @@ class FusionService:
                 delay = min(delay * 2, self.config.backoff_max)
 
     async def _dead_letter(self, record: Record, event: Event | None, error: Exception) -> None:
-        letter = DeadLetter.from_failure(
+        letter = DeadLetter.from_record(
             "fusion",
             error,
-            key=record.key,
-            value=record.value,
-            headers=record.headers,
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
+            record,
             event=event,
         )
         wire = encode_dead_letter(letter)

@@ -273,15 +273,10 @@ class PublisherService:
     async def _dead_letter(
         self, record: Record, event: Event | None, error: Exception, reason: str | None = None
     ) -> None:
-        letter = DeadLetter.from_failure(
+        letter = DeadLetter.from_record(
             "publisher",
             error,
-            key=record.key,
-            value=record.value,
-            headers=record.headers,
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
+            record,
             event=event,
             reason=reason,
         )

@@ -265,15 +265,10 @@ class RulesService:
                 event = decode_event(record.key, record.value, record.headers)
             except WireError as exc:
                 batch.dead.append(
-                    DeadLetter.from_failure(
+                    DeadLetter.from_record(
                         "rules",
                         exc,
-                        key=record.key,
-                        value=record.value,
-                        headers=record.headers,
-                        source_topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
+                        record,
                     )
                 )
                 continue
